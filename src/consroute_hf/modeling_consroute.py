@@ -465,6 +465,7 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
                 head_state = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
                 model.head.load_state_dict(head_state, strict=True)
                 model.head.to(next(model.backbone.parameters()).device)
+                model.eval()  # as transformers' from_pretrained does
             else:
                 kwargs.setdefault("use_safetensors", True)
                 model = super().from_pretrained(path, *model_args, config=config, **kwargs)
