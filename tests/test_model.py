@@ -250,7 +250,7 @@ def test_failed_save_leaves_previous_checkpoint_intact(router, tmp_path, monkeyp
     def crash(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("safetensors.torch.save_file", crash)
+    monkeypatch.setattr("transformers.modeling_utils.safe_save_file", crash)
     router.config.default_thresholds = [0.9, 0.9]
     with pytest.raises(RuntimeError, match="disk full"):
         router.save_pretrained(target)
