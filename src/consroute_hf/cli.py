@@ -11,6 +11,8 @@ import sys
 
 #: Sub-command modules, in the order `consroute --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "calibrate",
+    "reproduce",
 )
 
 

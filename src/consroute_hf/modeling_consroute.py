@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput, cached_file
 
 from .configuration_consroute import ConsRouteConfig
@@ -402,6 +402,28 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
         """Route raw queries (strings or conversations): one [`RoutingDecision`] per query."""
         return self.route_features(self.featurize(queries, tokenizer, batch_size), profile=profile)
 
+    def calibrate(self, features: Any, outcomes: Any, scores: Any = None, **kwargs: Any) -> Any:
+        """Cluster (N, D) calibration features and tune per-cluster thresholds into this config.
+
+        Thin wrapper over ``consroute_hf.calibration.calibrate_router`` (needs the package, with
+        scikit-learn and optuna; not needed to load or route with a calibrated router).
+        """
+        try:  # inside `try`, so remote-code checkpoints still load where consroute_hf is not installed
+            from consroute_hf.calibration import calibrate_router
+        except ImportError as error:
+            raise ImportError("Threshold calibration needs the consroute_hf package: pip install consroute_hf.") from error
+
+        return calibrate_router(self, features, scores, outcomes, **kwargs)
+
+    def update_thresholds(self, features: Any, outcomes: Any, **kwargs: Any) -> Any:
+        """Re-tune thresholds from logged outcomes, warm-started from the current ones (online adaptation)."""
+        try:  # inside `try`, so remote-code checkpoints still load where consroute_hf is not installed
+            from consroute_hf.calibration import update_router_thresholds
+        except ImportError as error:
+            raise ImportError("Threshold calibration needs the consroute_hf package: pip install consroute_hf.") from error
+
+        return update_router_thresholds(self, features, outcomes, **kwargs)
+
     def _tokenizer_or_error(self, tokenizer: Any) -> Any:
         tokenizer = tokenizer if tokenizer is not None else self.tokenizer
         if tokenizer is None:
@@ -428,7 +450,14 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
                     raise ValueError("A head-only checkpoint needs `config.backbone_name_or_path` to name its backbone.")
                 self.config.checkpoint_kind = "head_only"
                 kwargs["state_dict"] = {f"head.{k}": v for k, v in self.head.state_dict().items()}
+            # The tier-selection pipeline travels with the checkpoint: `custom_pipelines` names it and
+            # the relative import makes `save_pretrained` copy pipeline_consroute.py as remote code.
+            from .pipeline_consroute import custom_pipelines_entry
+
+            self.config.custom_pipelines = custom_pipelines_entry()
             super().save_pretrained(staging, *args, **kwargs)
+            if self.tokenizer is not None:  # the device tokenizer travels too (routing raw text needs it)
+                self.tokenizer.save_pretrained(staging)
             _replace_directory(staging, target)
         finally:
             self.config.checkpoint_kind = original_kind
@@ -484,10 +513,37 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
             raise CheckpointError(f"The weights in {path} do not fit this config: {error}") from error
         if model.config.freeze_backbone:
             model.freeze_backbone()
+        model.tokenizer = _saved_tokenizer(path, hub_kwargs)
         return model
+
+    def push_to_hub(
+        self, repo_id: str, *, head_only: bool = False, metrics: dict | None = None, plots: Sequence[Any] = (), **kwargs: Any
+    ) -> Any:
+        """Push weights, config, code, tokenizer and a results model card to the Hub.
+
+        Delegates to ``consroute_hf.hub.push_router`` (needs the consroute_hf package, which renders
+        the card); see there for ``metrics``, ``plots`` and the other keyword arguments.
+        """
+        try:
+            from consroute_hf.hub import push_router
+        except ImportError as error:
+            raise ImportError(
+                "router.push_to_hub builds its model card with the consroute_hf package; install it "
+                "(pip install consroute_hf) or use save_pretrained + huggingface_hub.upload_folder."
+            ) from error
+        return push_router(self, repo_id, head_only=head_only, metrics=metrics, plots=plots, **kwargs)
 
 
 _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+
+
+def _saved_tokenizer(path: str, hub_kwargs: dict[str, Any]) -> Any:
+    """The device tokenizer saved inside a checkpoint (``tokenizer_config.json``), or None."""
+    found = cached_file(
+        path, "tokenizer_config.json", _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False, **hub_kwargs,
+    )
+    return None if found is None else AutoTokenizer.from_pretrained(path, **hub_kwargs)
 
 
 def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

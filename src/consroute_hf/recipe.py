@@ -58,7 +58,6 @@ class SplitRecipe:
     seed: int = 0
     fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    leave_one_task_out: bool = True
 
 
 @dataclass
@@ -95,6 +94,8 @@ class TrainingRecipe:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
     seed: int = 0
+    validation_fraction: float = 0.1  # share of the train split held out for early stopping
+    gradient_accumulation_steps: int = 1
 
 
 @dataclass
@@ -114,6 +115,32 @@ class CalibrationRecipe:
 
 
 @dataclass
+class EvaluationRecipe:
+    """What the main job compares ConsRoute with, and how.
+
+    Attributes:
+        baselines: baseline names from ``consroute_hf.baselines.BASELINES`` to run on every split.
+        ablations: ConsRoute ablations: ``"global-threshold"`` (no clusters), ``"no-prompt"``
+            (features without the consistency prompt), ``"consistency-targets"``, ``"correctness-targets"``.
+        baseline_trials: optuna trials for the one global threshold vector of each baseline/ablation.
+        curve_offsets: number of threshold offsets swept (in [-1, 1]) for deferral curves.
+        leave_one_task_out: also evaluate train-on-two-tasks / test-on-the-third splits.
+        router_split_seed: the random split whose trained router is saved and published.
+    """
+
+    baselines: list[str] = field(default_factory=lambda: [
+        "routellm-bert", "routellm-mf", "routellm-sw", "routerbench-knn", "routerbench-mlp", "hybrid-llm",
+    ])
+    ablations: list[str] = field(default_factory=lambda: [
+        "global-threshold", "no-prompt", "consistency-targets", "correctness-targets",
+    ])
+    baseline_trials: int = 100
+    curve_offsets: int = 41
+    leave_one_task_out: bool = True
+    router_split_seed: int = 0
+
+
+@dataclass
 class Recipe:
     """A whole ConsRoute run: data -> features -> train -> calibrate -> evaluate."""
 
@@ -124,6 +151,7 @@ class Recipe:
     backbone: BackboneRecipe = field(default_factory=BackboneRecipe)
     training: TrainingRecipe = field(default_factory=TrainingRecipe)
     calibration: CalibrationRecipe = field(default_factory=CalibrationRecipe)
+    evaluation: EvaluationRecipe = field(default_factory=EvaluationRecipe)
     output_dir: str = "runs"
     cache_dir: str = ".cache/consroute"
 
@@ -153,7 +181,7 @@ class Recipe:
         raw = dict(raw)
         sections = {
             "data": DataRecipe, "split": SplitRecipe, "backbone": BackboneRecipe,
-            "training": TrainingRecipe, "calibration": CalibrationRecipe,
+            "training": TrainingRecipe, "calibration": CalibrationRecipe, "evaluation": EvaluationRecipe,
         }
         unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
