@@ -11,8 +11,13 @@ import sys
 
 #: Sub-command modules, in the order `consroute --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "prepare",
     "calibrate",
+    "features",
+    "train",
     "reproduce",
+    "serve",
+    "push",
 )
 
 

@@ -513,7 +513,7 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
             raise CheckpointError(f"The weights in {path} do not fit this config: {error}") from error
         if model.config.freeze_backbone:
             model.freeze_backbone()
-        model.tokenizer = _saved_tokenizer(path, hub_kwargs)
+        model.tokenizer = _saved_tokenizer(path, model.config.backbone_config, hub_kwargs)
         return model
 
     def push_to_hub(
@@ -537,13 +537,17 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
 _HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 
 
-def _saved_tokenizer(path: str, hub_kwargs: dict[str, Any]) -> Any:
-    """The device tokenizer saved inside a checkpoint (``tokenizer_config.json``), or None."""
+def _saved_tokenizer(path: str, backbone_config: Any, hub_kwargs: dict[str, Any]) -> Any:
+    """The device tokenizer saved inside a checkpoint (``tokenizer_config.json``), or None.
+
+    Given the backbone's config, ``AutoTokenizer`` does not re-read the router's config (whose
+    ``auto_map`` would otherwise ask about remote code a second time).
+    """
     found = cached_file(
         path, "tokenizer_config.json", _raise_exceptions_for_missing_entries=False,
         _raise_exceptions_for_connection_errors=False, **hub_kwargs,
     )
-    return None if found is None else AutoTokenizer.from_pretrained(path, **hub_kwargs)
+    return None if found is None else AutoTokenizer.from_pretrained(path, config=backbone_config, **hub_kwargs)
 
 
 def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -12,8 +12,6 @@ logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
-    from transformers import AutoTokenizer
-
     from ..calibration import calibrate_router
     from ..data import build_routing_dataset
     from ..evaluation import TierOutcomes
@@ -24,11 +22,12 @@ def run(args: argparse.Namespace) -> int:
     recipe = recipe_from_args(args)
     dataset = build_routing_dataset(recipe)
     router = ConsRouterForTierSelection.from_pretrained(args.router)
-    tokenizer = AutoTokenizer.from_pretrained(args.router)
+    if router.tokenizer is None:
+        raise ValueError(f"{args.router} holds no tokenizer: save the router with `router.tokenizer` set.")
     split = random_split(len(dataset), recipe.split.seed, recipe.split.fractions)
     rows = dataset.select(split.calibration)
     features = extract_features(
-        router, list(rows["query"]), tokenizer, batch_size=recipe.backbone.batch_size,
+        router, list(rows["query"]), router.tokenizer, batch_size=recipe.backbone.batch_size,
         cache_dir=recipe.cache_path / "features",
     ).numpy()
     calibration = recipe.calibration
@@ -40,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
         min_cluster_size=calibration.min_cluster_size, network=calibration.network,
     )
     router.save_pretrained(args.output or args.router)
-    tokenizer.save_pretrained(args.output or args.router)
     print(json.dumps(result.metadata, indent=2, default=str))
     return 0
 

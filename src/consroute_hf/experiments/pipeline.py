@@ -160,10 +160,9 @@ def reproduce(recipe: Recipe) -> ReproduceResult:
     run_dir = recipe.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     router_path = run_dir / "router"
+    saved_router.tokenizer = inputs.tokenizer  # checkpoints carry the device tokenizer
     saved_router.save_pretrained(router_path)
-    inputs.tokenizer.save_pretrained(router_path)
     saved_router.save_pretrained(run_dir / "router-head", head_only=True)
-    inputs.tokenizer.save_pretrained(run_dir / "router-head")
     stage_seconds["save"] = time.perf_counter() - start
     stages.update()
 
