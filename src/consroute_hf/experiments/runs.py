@@ -122,6 +122,7 @@ def _tune_kwargs(recipe: Recipe) -> dict[str, Any]:
         "mode": calibration.mode, "target": calibration.target, "minimise": calibration.minimise,
         "weights": tuple(calibration.weights), "seed": calibration.seed,
         "min_cluster_size": calibration.min_cluster_size, "network": calibration.network,
+        "margin": calibration.margin, "allocation": calibration.allocation,
     }
 
 
@@ -178,7 +179,7 @@ def run_consroute(
     run = measure_scored_router(
         name, split, inputs, scores, thresholds,
         overhead=lambda assignment: inputs.overheads.consroute(assignment, prompt_tokens),
-        calibration_accuracy_pct_of_cloud=result.metadata.get("accuracy_pct_of_cloud"),
+        calibration_accuracy_pct_of_cloud=result.metadata["achieved"]["accuracy_pct_of_cloud"],
         n_offsets=recipe.evaluation.curve_offsets,
     )
     return run, router
@@ -199,7 +200,7 @@ def run_learned_baseline(name: str, recipe: Recipe, inputs: ExperimentInputs, sp
     thresholds = np.tile(np.asarray(result.default_thresholds, dtype=np.float64), (len(split.test), 1))
     return measure_scored_router(
         name, split, inputs, scores_test, thresholds, overhead=lambda assignment: inputs.overheads.encoder_ms,
-        calibration_accuracy_pct_of_cloud=result.metadata.get("accuracy_pct_of_cloud"),
+        calibration_accuracy_pct_of_cloud=result.metadata["achieved"]["accuracy_pct_of_cloud"],
         n_offsets=recipe.evaluation.curve_offsets,
     )
 
