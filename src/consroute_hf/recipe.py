@@ -111,7 +111,7 @@ class CalibrationRecipe:
     n_trials: int = 300
     min_cluster_size: int = 20
     network: str = "good"
-    margin: float = 0.0  # budget mode: extra accuracy fraction demanded on calibration
+    margin: float | str = 0.0  # budget mode: extra accuracy demanded on calibration, or "auto" (cross-validated)
     allocation: str = "global"  # budget mode: "global" or "per_cluster" (see calibration.thresholds)
     seed: int = 0
 

@@ -91,10 +91,8 @@ def label_variants(dataset: Any, tier_names: list[str]) -> dict[str, np.ndarray]
     variants["correctness"] = np.stack(
         [np.asarray([bool(x) for x in dataset[f"correct_{t}"]]) | ~correct_ref for t in tier_names[:-1]], axis=1
     ).astype(np.float32)
-    if all(f"consistency_{t}" in dataset.column_names for t in tier_names[:-1]):
-        variants["consistency"] = np.stack(
-            [np.asarray(dataset[f"consistency_{t}"], dtype=np.float32) for t in tier_names[:-1]], axis=1
-        )
+    if "consistency" in dataset.column_names and all(row is not None for row in dataset["consistency"]):
+        variants["consistency"] = np.asarray(dataset["consistency"], dtype=np.float32)
     return variants
 
 
