@@ -95,7 +95,7 @@ def test_every_router_is_measured(split_runs):
     _, runs, _, _ = split_runs
     assert set(runs) == {
         "consroute", "consroute/global-threshold", "consroute/correctness-targets", "routerbench-knn",
-        "device-only", "edge-only", "cloud-only", "oracle", "random",
+        "device-only", "edge-only", "cloud-only", "oracle", "oracle@95%", "random",
     }
 
 
@@ -108,11 +108,12 @@ def test_fixed_routers_match_hand_computed_points(split_runs, inputs):
     assert runs["device-only"].test.cost_pct_of_cloud == pytest.approx(100 * 1.7 / 32)
     assert runs["edge-only"].test.cost_pct_of_cloud == pytest.approx(100 * 14 / 32)
     assert runs["edge-only"].test.accuracy == pytest.approx(test_correct[:, 1].mean())
-    # nested correctness: the oracle sends each query to the cheapest right tier, so it matches cloud accuracy
+    # nested correctness: the oracle sends each query to the cheapest right tier (the device when none
+    # is right), so it matches cloud accuracy
     assert runs["oracle"].test.accuracy == pytest.approx(cloud_accuracy)
-    device = test_correct[:, 0]
-    edge = test_correct[:, 1] & ~device
-    cloud = ~device & ~edge
+    device = test_correct[:, 0] | ~test_correct[:, 2]
+    edge = test_correct[:, 1] & ~test_correct[:, 0]
+    cloud = test_correct[:, 2] & ~test_correct[:, 1]
     expected_cost = (1.7 * device.sum() + 14 * edge.sum() + 32 * cloud.sum()) / (32 * len(device))
     assert runs["oracle"].test.cost_pct_of_cloud == pytest.approx(100 * expected_cost)
 

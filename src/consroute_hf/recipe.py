@@ -124,6 +124,8 @@ class EvaluationRecipe:
         baselines: baseline names from ``consroute_hf.baselines.BASELINES`` to run on every split.
         ablations: ConsRoute ablations: ``"global-threshold"`` (no clusters), ``"no-prompt"``
             (features without the consistency prompt), ``"consistency-targets"``, ``"correctness-targets"``.
+        single_split_baselines: baselines too slow for every split (on 2 CPU cores): run only on the
+            ``router_split_seed`` split, so their table rows average one split.
         baseline_trials: optuna trials for the one global threshold vector of each baseline/ablation.
         curve_offsets: number of threshold offsets swept (in [-1, 1]) for deferral curves.
         leave_one_task_out: also evaluate train-on-two-tasks / test-on-the-third splits.
@@ -136,6 +138,7 @@ class EvaluationRecipe:
     ablations: list[str] = field(default_factory=lambda: [
         "global-threshold", "no-prompt", "consistency-targets", "correctness-targets",
     ])
+    single_split_baselines: list[str] = field(default_factory=lambda: ["routellm-bert"])
     baseline_trials: int = 100
     curve_offsets: int = 41
     leave_one_task_out: bool = True

@@ -25,7 +25,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "consistency-targets": {"label_kind": "consistency"},
     "correctness-targets": {"label_kind": "correctness"},
 }
-FIXED_ROUTERS = ("device-only", "edge-only", "cloud-only", "oracle", "random")
 
 
 @dataclass
@@ -94,7 +93,7 @@ def make_splits(recipe: Recipe, tasks: np.ndarray) -> list[SplitIndices]:
 
 def evaluate_split(recipe: Recipe, inputs: ExperimentInputs, split: SplitIndices, baseline_data: Any) -> tuple[list[RouterRun], Any]:
     """Every router on one split. Returns the runs and the trained ConsRoute router."""
-    from ..baselines import BASELINES, RandomRouter
+    from ..baselines import BASELINES, Oracle, RandomRouter
 
     consroute, router = run_consroute("consroute", recipe, inputs, split)
     runs = [consroute]
@@ -104,16 +103,22 @@ def evaluate_split(recipe: Recipe, inputs: ExperimentInputs, split: SplitIndices
             logger.warning("Skipping ablation %s: the dataset has no %s targets.", ablation, variant["label_kind"])
             continue
         runs.append(run_consroute(f"consroute/{ablation}", recipe, inputs, split, **variant)[0])
+    router_split = f"random-seed{recipe.evaluation.router_split_seed}"
     for name in recipe.evaluation.baselines:
         if name not in BASELINES:
             raise ValueError(f"Unknown baseline {name!r}; known: {sorted(BASELINES)}.")
+        if name in recipe.evaluation.single_split_baselines and split.name != router_split:
+            continue
         runs.append(run_learned_baseline(name, recipe, inputs, split, baseline_data))
     test_data = baseline_data.subset(split.test)
     fixed = {
         "device-only": np.zeros(len(split.test), dtype=int),
         "edge-only": np.full(len(split.test), len(recipe.tiers) - 2),
         "cloud-only": np.full(len(split.test), len(recipe.tiers) - 1),
-        "oracle": BASELINES["oracle"]().assign(test_data),
+        "oracle": Oracle(fallback="cheapest").assign(test_data),
+        f"oracle@{100 * recipe.calibration.target:.0f}%": Oracle(
+            fallback="cheapest", accuracy_target=recipe.calibration.target
+        ).assign(test_data),
         "random": RandomRouter(cost_share=consroute.test.cost_pct_of_cloud / 100.0, seed=recipe.split.seed).assign(test_data),
     }
     runs += [run_fixed_router(name, split, inputs, assignment) for name, assignment in fixed.items()]
