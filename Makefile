@@ -28,7 +28,9 @@ reproduce: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/consroute reproduce --recipe $(RECIPE)
 
 benchmark: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_features.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_calibration.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_serving.py --queries 12 --repeats 5 --threads 1 --dtype float32
 
 clean:
 	rm -rf $(VENV) runs .cache

@@ -63,13 +63,14 @@ def build_inputs(recipe: Recipe, stage_seconds: dict[str, float]) -> ExperimentI
     router = new_router(recipe, causal_lm)
     feature_cache = recipe.cache_path / "features"
     features = extract_features(
-        router, queries, tokenizer, batch_size=backbone.batch_size, cache_dir=feature_cache
+        router, queries, tokenizer, batch_size=backbone.batch_size, cache_dir=feature_cache,
+        dataset_fingerprint=dataset._fingerprint,
     ).numpy()
     features_no_prompt = None
     if "no-prompt" in recipe.evaluation.ablations:
         features_no_prompt = extract_features(
             new_router(recipe, causal_lm, consistency_prompt=""), queries, tokenizer, batch_size=backbone.batch_size,
-            cache_dir=feature_cache,
+            cache_dir=feature_cache, dataset_fingerprint=dataset._fingerprint,
         ).numpy()
     prompt_tokens = np.array([len(router.encode_query(query, tokenizer)[0]) for query in queries])
     embeddings = embed_texts(queries, cache_dir=recipe.cache_path / "embeddings")
