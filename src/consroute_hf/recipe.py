@@ -122,8 +122,10 @@ class EvaluationRecipe:
 
     Attributes:
         baselines: baseline names from ``consroute_hf.baselines.BASELINES`` to run on every split.
-        ablations: ConsRoute ablations: ``"global-threshold"`` (no clusters), ``"no-prompt"``
-            (features without the consistency prompt), ``"consistency-targets"``, ``"correctness-targets"``.
+        ablations: ConsRoute ablations: ``"global-threshold"`` (no clusters),
+            ``"consistency-targets"``, ``"correctness-targets"``, and ``"no-prompt"`` (features without
+            the consistency prompt; opt-in, as it costs a second device-LM pass over every query,
+            ~20-25 min on 2 CPU cores).
         single_split_baselines: baselines too slow for every split (on 2 CPU cores): run only on the
             ``router_split_seed`` split, so their table rows average one split.
         baseline_trials: optuna trials for the one global threshold vector of each baseline/ablation.
@@ -136,7 +138,7 @@ class EvaluationRecipe:
         "routellm-bert", "routellm-mf", "routellm-sw", "routerbench-knn", "routerbench-mlp", "hybrid-llm",
     ])
     ablations: list[str] = field(default_factory=lambda: [
-        "global-threshold", "no-prompt", "consistency-targets", "correctness-targets",
+        "global-threshold", "consistency-targets", "correctness-targets",
     ])
     single_split_baselines: list[str] = field(default_factory=lambda: ["routellm-bert"])
     baseline_trials: int = 100

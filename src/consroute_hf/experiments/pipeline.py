@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ..recipe import Recipe
 from ..splits import SplitIndices, leave_one_task_out, random_split
+from .feature_store import features_by_query
 from .inputs import ExperimentInputs, label_variants, measure_overheads, new_router
 from .runs import RouterRun, run_consroute, run_fixed_router, run_learned_baseline
 
@@ -48,7 +49,6 @@ def build_inputs(recipe: Recipe, stage_seconds: dict[str, float]) -> ExperimentI
     from ..device_lm import load_device_lm
     from ..embeddings import embed_texts
     from ..evaluation import TierOutcomes
-    from ..features import extract_features
 
     start = time.perf_counter()
     dataset = build_routing_dataset(recipe)
@@ -62,16 +62,15 @@ def build_inputs(recipe: Recipe, stage_seconds: dict[str, float]) -> ExperimentI
     queries = list(dataset["query"])
     router = new_router(recipe, causal_lm)
     feature_cache = recipe.cache_path / "features"
-    features = extract_features(
-        router, queries, tokenizer, batch_size=backbone.batch_size, cache_dir=feature_cache,
-        dataset_fingerprint=dataset._fingerprint,
-    ).numpy()
+    features = features_by_query(
+        router, queries, tokenizer, backbone.batch_size, feature_cache, dataset_fingerprint=dataset._fingerprint
+    )
     features_no_prompt = None
     if "no-prompt" in recipe.evaluation.ablations:
-        features_no_prompt = extract_features(
-            new_router(recipe, causal_lm, consistency_prompt=""), queries, tokenizer, batch_size=backbone.batch_size,
-            cache_dir=feature_cache, dataset_fingerprint=dataset._fingerprint,
-        ).numpy()
+        features_no_prompt = features_by_query(
+            new_router(recipe, causal_lm, consistency_prompt=""), queries, tokenizer, backbone.batch_size,
+            feature_cache, dataset_fingerprint=dataset._fingerprint,
+        )
     prompt_tokens = np.array([len(router.encode_query(query, tokenizer)[0]) for query in queries])
     embeddings = embed_texts(queries, cache_dir=recipe.cache_path / "embeddings")
     stage_seconds["features"] = time.perf_counter() - start
