@@ -173,3 +173,14 @@ def test_aggregate_means_and_spreads_over_splits(split_runs):
     assert aggregated["mean"] == pytest.approx(first.test.cost_pct_of_cloud + 5.0)
     assert aggregated["std"] == pytest.approx(5.0)
     assert aggregated["n"] == 2
+
+
+def test_consroute_overhead_follows_the_device_profile():
+    from consroute_hf import TierSpec
+
+    device = TierSpec("device", 2.6, prefill_tokens_per_s=400.0)
+    overheads = RouterOverheads.from_profiles(device, prompt_tokens=18, encoder_ms=44.0)
+    assert overheads.prompt_extension_ms == pytest.approx(18 / 400 * 1000)
+    # a device-routed query reuses its prefill; one sent off the device paid it on the device first
+    added = overheads.consroute(np.array([0, 1, 2]), np.array([100, 100, 40]))
+    np.testing.assert_allclose(added, [45.0, 45.0 + 250.0, 45.0 + 100.0])

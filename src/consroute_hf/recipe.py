@@ -128,6 +128,8 @@ class EvaluationRecipe:
             ~20-25 min on 2 CPU cores).
         single_split_baselines: baselines too slow for every split (on 2 CPU cores): run only on the
             ``router_split_seed`` split, so their table rows average one split.
+        encoder_overhead_ms: latency a separate-encoder router (MiniLM embedding + classifier) adds
+            per query; default: measured by benchmarks/bench_serving.py on a 2-core CPU.
         baseline_trials: optuna trials for the one global threshold vector of each baseline/ablation.
         curve_offsets: number of threshold offsets swept (in [-1, 1]) for deferral curves.
         leave_one_task_out: also evaluate train-on-two-tasks / test-on-the-third splits.
@@ -141,6 +143,7 @@ class EvaluationRecipe:
         "global-threshold", "consistency-targets", "correctness-targets",
     ])
     single_split_baselines: list[str] = field(default_factory=lambda: ["routellm-bert"])
+    encoder_overhead_ms: float = 44.0
     baseline_trials: int = 100
     curve_offsets: int = 41
     leave_one_task_out: bool = True

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
+from ..configuration_consroute import TierSpec
 from ..modeling_consroute import ConsRouterForTierSelection
 from ..recipe import Recipe
 
@@ -18,19 +17,26 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RouterOverheads:
-    """Router costs measured on this machine (median of repeated single-query runs), in ms.
+    """What each kind of router adds to a query's latency, in ms.
 
     Attributes:
-        prompt_extension_ms: running the consistency prompt after a cached query prefill (ConsRoute,
-            every query).
-        prefill_ms_per_token: device-LM prefill per query token: a query ConsRoute sends off the device
-            still paid its device prefill, which a device-routed query reuses for decoding.
-        encoder_ms: one MiniLM embedding + a classifier (the separate-encoder routers, every query).
+        prompt_extension_ms: running the consistency prompt on the device after the query's prefill
+            (ConsRoute, every query): prompt tokens / the device tier's prefill speed.
+        prefill_ms_per_token: the device tier's prefill time per query token: a query ConsRoute
+            sends off the device still paid its device prefill, which a device-routed query reuses
+            for decoding.
+        encoder_ms: one embedding + classifier pass of a separate-encoder router (every query).
     """
 
     prompt_extension_ms: float
     prefill_ms_per_token: float
     encoder_ms: float
+
+    @classmethod
+    def from_profiles(cls, device: TierSpec, prompt_tokens: int, encoder_ms: float) -> "RouterOverheads":
+        """ConsRoute's overheads from the device tier's profile; the encoder's as measured."""
+        per_token = 1000.0 / device.prefill_tokens_per_s
+        return cls(prompt_tokens * per_token, per_token, encoder_ms)
 
     def consroute(self, assignment: np.ndarray, prompt_tokens: np.ndarray) -> np.ndarray:
         """(N,) ConsRoute overhead for a tier assignment (N,) and query lengths (N,)."""
@@ -50,7 +56,7 @@ class ExperimentInputs:
         embeddings: (N, E) MiniLM query embeddings (baselines).
         labels: target kind -> (N, T-1) soft targets (``blend`` / ``consistency`` / ``correctness``).
         prompt_tokens: (N,) device-prefill length of each query.
-        overheads: measured router overheads.
+        overheads: the routers' latency overheads.
         causal_lm, tokenizer: the device LM (its base model is every router's backbone).
     """
 
@@ -94,36 +100,3 @@ def label_variants(dataset: Any, tier_names: list[str]) -> dict[str, np.ndarray]
     if "consistency" in dataset.column_names and all(row is not None for row in dataset["consistency"]):
         variants["consistency"] = np.asarray(dataset["consistency"], dtype=np.float32)
     return variants
-
-
-def measure_overheads(router: ConsRouterForTierSelection, tokenizer: Any, queries: list[str], repeats: int = 5) -> RouterOverheads:
-    """Median single-query timings of ConsRoute's prompt extension and device prefill, and of MiniLM."""
-    from transformers import DynamicCache
-
-    from ..embeddings import embed_texts, load_embedder
-
-    sample = queries[:8]
-    extension, per_token = [], []
-    with torch.inference_mode():
-        for query in sample:
-            prefix, prompt = router.encode_query(query, tokenizer)
-            ids = torch.tensor([prefix], device=router.device)
-            for _ in range(repeats):
-                cache = DynamicCache(config=router.backbone.config)
-                start = time.perf_counter()
-                router.backbone(input_ids=ids, past_key_values=cache, use_cache=True)
-                middle = time.perf_counter()
-                router.backbone(input_ids=torch.tensor([prompt], device=router.device), past_key_values=cache, use_cache=True)
-                end = time.perf_counter()
-                per_token.append((middle - start) * 1000 / len(prefix))
-                extension.append((end - middle) * 1000)
-    embedder = load_embedder()
-    encoder = []
-    for query in sample:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            embed_texts([query], model=embedder, show_progress_bar=False)
-            encoder.append((time.perf_counter() - start) * 1000)
-    overheads = RouterOverheads(float(np.median(extension)), float(np.median(per_token)), float(np.median(encoder)))
-    logger.info("Measured router overheads: %s", overheads)
-    return overheads

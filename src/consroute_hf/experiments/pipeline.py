@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..recipe import Recipe
 from ..splits import SplitIndices, leave_one_task_out, random_split
 from .feature_store import features_by_query
-from .inputs import ExperimentInputs, label_variants, measure_overheads, new_router
+from .inputs import ExperimentInputs, RouterOverheads, label_variants, new_router
 from .runs import RouterRun, run_consroute, run_fixed_router, run_learned_baseline
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,10 @@ def build_inputs(recipe: Recipe, stage_seconds: dict[str, float]) -> ExperimentI
         outcomes=TierOutcomes.from_dataset(dataset, recipe.tiers, prompt_tokens=prompt_tokens),
         features=features, features_no_prompt=features_no_prompt, embeddings=embeddings,
         labels=label_variants(dataset, recipe.tier_names), prompt_tokens=prompt_tokens,
-        overheads=measure_overheads(router, tokenizer, queries), causal_lm=causal_lm, tokenizer=tokenizer,
+        overheads=RouterOverheads.from_profiles(
+            recipe.tiers[0], len(router.encode_query(queries[0], tokenizer)[1]), recipe.evaluation.encoder_overhead_ms
+        ),
+        causal_lm=causal_lm, tokenizer=tokenizer,
     )
 
 
