@@ -130,6 +130,8 @@ class EvaluationRecipe:
             ``router_split_seed`` split, so their table rows average one split.
         encoder_overhead_ms: latency a separate-encoder router (MiniLM embedding + classifier) adds
             per query; default: measured by benchmarks/bench_serving.py on a 2-core CPU.
+        num_threads: torch / BLAS threads while training heads and baselines and calibrating (small
+            models on cached features run fastest on one thread per process).
         baseline_trials: optuna trials for the one global threshold vector of each baseline/ablation.
         curve_offsets: number of threshold offsets swept (in [-1, 1]) for deferral curves.
         leave_one_task_out: also evaluate train-on-two-tasks / test-on-the-third splits.
@@ -144,6 +146,7 @@ class EvaluationRecipe:
     ])
     single_split_baselines: list[str] = field(default_factory=lambda: ["routellm-bert"])
     encoder_overhead_ms: float = 44.0
+    num_threads: int = 1
     baseline_trials: int = 100
     curve_offsets: int = 41
     leave_one_task_out: bool = True

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ..recipe import Recipe
@@ -131,6 +132,7 @@ def evaluate_split(recipe: Recipe, inputs: ExperimentInputs, split: SplitIndices
 def reproduce(recipe: Recipe) -> ReproduceResult:
     """Run the whole job and write ``runs/<name>/``: router, metrics.json, results.md, plots, model card."""
     from ..baselines import BaselineData
+    from ..baselines.base import torch_threads
     from .report import write_report
 
     stage_seconds: dict[str, float] = {}
@@ -151,11 +153,14 @@ def reproduce(recipe: Recipe) -> ReproduceResult:
     runs: list[RouterRun] = []
     saved_router = None
     splits = make_splits(recipe, inputs.tasks)
-    for split in tqdm(splits, desc="splits", unit="split"):
-        split_runs, router = evaluate_split(recipe, inputs, split, baseline_data)
-        runs += split_runs
-        if split.name == f"random-seed{recipe.evaluation.router_split_seed}":
-            saved_router = router
+    # Heads, baselines and calibration are small models on cached features: thread hand-offs cost more
+    # than they save, and oversubscribed cores slow them ~50x (see baselines.base.torch_threads).
+    with torch_threads(recipe.evaluation.num_threads), threadpool_limits(recipe.evaluation.num_threads):
+        for split in tqdm(splits, desc="splits", unit="split"):
+            split_runs, router = evaluate_split(recipe, inputs, split, baseline_data)
+            runs += split_runs
+            if split.name == f"random-seed{recipe.evaluation.router_split_seed}":
+                saved_router = router
     stage_seconds["train+calibrate+evaluate"] = time.perf_counter() - start
     stages.update()
     if saved_router is None:
