@@ -123,7 +123,10 @@ def evaluate_split(recipe: Recipe, inputs: ExperimentInputs, split: SplitIndices
         f"oracle@{100 * recipe.calibration.target:.0f}%": Oracle(
             fallback="cheapest", accuracy_target=recipe.calibration.target
         ).assign(test_data),
-        "random": RandomRouter(cost_share=consroute.test.cost_pct_of_cloud / 100.0, seed=recipe.split.seed).assign(test_data),
+        # a random mix of the two tiers whose costs bracket ConsRoute's (edge/cloud, or device/edge)
+        "random": RandomRouter(
+            cost_share=consroute.test.cost_pct_of_cloud / 100.0, tiers=range(len(recipe.tiers)), seed=recipe.split.seed
+        ).assign(test_data),
     }
     runs += [run_fixed_router(name, split, inputs, assignment) for name, assignment in fixed.items()]
     return runs, router
