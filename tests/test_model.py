@@ -256,3 +256,20 @@ def test_failed_save_leaves_previous_checkpoint_intact(router, tmp_path, monkeyp
         router.save_pretrained(target)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.")] == []
+
+
+def test_bf16_backbone_keeps_fp32_head_and_head_only_matches(tokenizer, tmp_path):
+    from tiny_models import tiny_causal_lm
+
+    lm = tiny_causal_lm().to(torch.bfloat16)
+    lm.save_pretrained(tmp_path / "lm")
+    router = ConsRouterForTierSelection.from_backbone(lm, head_hidden_size=32, backbone_name_or_path=str(tmp_path / "lm"))
+    router.save_pretrained(tmp_path / "full")
+    router.save_pretrained(tmp_path / "head", head_only=True)
+    full = ConsRouterForTierSelection.from_pretrained(tmp_path / "full")
+    head_only = ConsRouterForTierSelection.from_pretrained(tmp_path / "head")
+    assert next(full.backbone.parameters()).dtype == torch.bfloat16
+    assert next(head_only.backbone.parameters()).dtype == torch.bfloat16
+    assert {p.dtype for p in full.head.parameters()} == {torch.float32}
+    inputs = full.prepare_inputs(QUERIES, tokenizer)
+    torch.testing.assert_close(head_only(**inputs).scores, full(**inputs).scores)

@@ -487,7 +487,9 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
                     raise CheckpointError(f"Head-only checkpoint {path} names no backbone: pass `backbone=`.")
             if backbone is not None:
                 if isinstance(backbone, (str, os.PathLike)):
-                    backbone = AutoModel.from_pretrained(str(backbone), dtype=kwargs.get("dtype", "auto"))
+                    # the dtype the features were computed in, as the checkpoint recorded it
+                    dtype = kwargs.get("dtype") or getattr(config.backbone_config, "dtype", None) or "auto"
+                    backbone = _load_backbone(str(backbone), dtype)
                 model = cls(config, backbone=backbone)
                 weights = cached_file(path, WEIGHTS_NAME, **hub_kwargs)
                 state = load_file(weights)
@@ -498,6 +500,7 @@ class ConsRouterForTierSelection(ConsRoutePreTrainedModel):
             else:
                 kwargs.setdefault("use_safetensors", True)
                 model = super().from_pretrained(path, *model_args, config=config, **kwargs)
+                model.head.float()  # a tiny MLP saved in fp32: scores keep full precision on a bf16 backbone
         except SafetensorError as error:
             raise CheckpointError(
                 f"The weights in {path} are corrupt ({error}). Re-save the router with save_pretrained or re-download it."
@@ -548,6 +551,16 @@ def _saved_tokenizer(path: str, backbone_config: Any, hub_kwargs: dict[str, Any]
         _raise_exceptions_for_connection_errors=False, **hub_kwargs,
     )
     return None if found is None else AutoTokenizer.from_pretrained(path, config=backbone_config, **hub_kwargs)
+
+
+def _load_backbone(spec: str, dtype: Any) -> nn.Module:
+    """A device LM by name, folder, Hub id or GGUF file: through ``consroute_hf.device_lm`` when the
+    package is installed (it knows the offline named models and GGUF files), else ``AutoModel``."""
+    try:  # inside `try`, so remote-code checkpoints still load where consroute_hf is not installed
+        from consroute_hf.device_lm import load_device_lm
+    except ImportError:
+        return AutoModel.from_pretrained(spec, dtype=dtype)
+    return load_device_lm(spec, dtype=dtype)[0]
 
 
 def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
