@@ -263,6 +263,7 @@ def test_bf16_backbone_keeps_fp32_head_and_head_only_matches(tokenizer, tmp_path
 
     lm = tiny_causal_lm().to(torch.bfloat16)
     lm.save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
     router = ConsRouterForTierSelection.from_backbone(lm, head_hidden_size=32, backbone_name_or_path=str(tmp_path / "lm"))
     router.save_pretrained(tmp_path / "full")
     router.save_pretrained(tmp_path / "head", head_only=True)
