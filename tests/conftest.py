@@ -38,9 +38,3 @@ def router(causal_lm, tokenizer, tmp_path):
     model = ConsRouterForTierSelection.from_backbone(causal_lm, head_hidden_size=32, backbone_name_or_path=str(lm_dir))
     model.tokenizer = tokenizer
     return model.eval()
-
-
-@pytest.fixture(scope="session")
-def shared_data_root() -> Path:
-    """The real ZeroEval responses (../shared/data/zeroeval); tests that need them skip nothing: they fail if absent."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "zeroeval"
