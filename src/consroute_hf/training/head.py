@@ -11,19 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer
-
 from ..modeling_consroute import ConsRouterForTierSelection
 from ..recipe import TrainingRecipe
-from .common import (
-    BestWeightsCallback,
-    FeatureDataset,
-    TrainingResult,
-    check_training_arrays,
-    keep_logits,
-    training_arguments,
-)
-from .metrics import make_compute_metrics
+from .common import FeatureDataset, TrainingResult, check_training_arrays
+from .fit import fit_router
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +55,9 @@ def train_head(
         if tuple(np.shape(array))[1:] != (router.config.feature_dim,):
             raise ValueError(f"`{name}` must be (N, D) with D={router.config.feature_dim}, got {tuple(np.shape(array))}.")
     router.freeze_backbone()
-    best = BestWeightsCallback()
-    trainer = Trainer(
-        model=router,
-        args=training_arguments(args, output_dir, **training_overrides),
-        train_dataset=FeatureDataset(train_features, train_labels),
-        eval_dataset=FeatureDataset(eval_features, eval_labels),
-        compute_metrics=make_compute_metrics(router.config.tier_names, eval_correct),
-        preprocess_logits_for_metrics=keep_logits,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience), best],
+    trainer, metrics = fit_router(
+        router, args, output_dir, FeatureDataset(train_features, train_labels),
+        FeatureDataset(eval_features, eval_labels), eval_correct, training_overrides,
     )
-    train_output = trainer.train()
-    metrics = trainer.evaluate()
-    metrics.update(train_runtime=train_output.metrics.get("train_runtime", float("nan")), best_epoch=best.best_epoch)
     router.eval()
     return TrainingResult(router=router, metrics=metrics, log_history=list(trainer.state.log_history))

@@ -15,20 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 from peft import LoraConfig, get_peft_model
-from transformers import EarlyStoppingCallback, Trainer
-
 from ..modeling_consroute import ConsRouterForTierSelection, Query
 from ..recipe import TrainingRecipe
-from .common import (
-    BestWeightsCallback,
-    QueryDataset,
-    RouterCollator,
-    TrainingResult,
-    check_training_arrays,
-    keep_logits,
-    training_arguments,
-)
-from .metrics import make_compute_metrics
+from .common import QueryDataset, RouterCollator, TrainingResult, check_training_arrays
+from .fit import fit_router
 
 logger = logging.getLogger(__name__)
 
@@ -72,20 +62,11 @@ def train_lora(
     router.backbone = get_peft_model(router.backbone, lora_config)
     trainable = sum(p.numel() for p in router.parameters() if p.requires_grad)
     logger.info("LoRA training: %d trainable parameters (adapters + head).", trainable)
-    best = BestWeightsCallback()
-    trainer = Trainer(
-        model=router,
-        args=training_arguments(args, output_dir, remove_unused_columns=False, **training_overrides),
+    trainer, metrics = fit_router(
+        router, args, output_dir, QueryDataset(train_queries, train_labels), QueryDataset(eval_queries, eval_labels),
+        eval_correct, {"remove_unused_columns": False, **training_overrides},
         data_collator=RouterCollator(router, tokenizer),
-        train_dataset=QueryDataset(train_queries, train_labels),
-        eval_dataset=QueryDataset(eval_queries, eval_labels),
-        compute_metrics=make_compute_metrics(router.config.tier_names, eval_correct),
-        preprocess_logits_for_metrics=keep_logits,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience), best],
     )
-    train_output = trainer.train()
-    metrics = trainer.evaluate()
-    metrics.update(train_runtime=train_output.metrics.get("train_runtime", float("nan")), best_epoch=best.best_epoch)
     if trainer.args.should_save:
         router.backbone.save_pretrained(Path(output_dir) / ADAPTER_DIR)
     router.backbone = router.backbone.merge_and_unload()
