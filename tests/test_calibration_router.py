@@ -124,3 +124,19 @@ def test_a_config_that_fails_validation_is_rolled_back(router, monkeypatch):
     with pytest.raises(ValueError, match="rejected"):
         calibrate_router(router, features, None, outcomes, n_clusters=2, **FAST)
     assert router.config.to_dict() == before
+
+
+def test_router_methods_delegate_to_calibration(router):
+    """`router.calibrate` / `router.update_thresholds` give what the calibration functions give."""
+    features, outcomes = split(router, seed=3)
+    twin = ConsRouterForTierSelection.from_backbone(router.backbone, head_hidden_size=32)
+    twin.head.load_state_dict(router.head.state_dict())
+    twin.eval()
+    by_method = router.calibrate(features, outcomes, n_clusters=3, mode="budget", target=0.9, **FAST)
+    by_function = calibrate_router(twin, features, None, outcomes, n_clusters=3, mode="budget", target=0.9, **FAST)
+    np.testing.assert_allclose(router.config.cluster_thresholds, twin.config.cluster_thresholds)
+    np.testing.assert_array_equal(by_method.assignment, by_function.assignment)
+    new_features, new_outcomes = split(router, seed=4)
+    updated = router.update_thresholds(new_features, new_outcomes, n_trials=30, show_progress=False)
+    np.testing.assert_allclose(router.config.cluster_centroids, twin.config.cluster_centroids)  # kept
+    np.testing.assert_allclose(router.config.cluster_thresholds, updated.cluster_thresholds)
