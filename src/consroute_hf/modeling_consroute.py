@@ -554,13 +554,14 @@ def _saved_tokenizer(path: str, backbone_config: Any, hub_kwargs: dict[str, Any]
 
 
 def _load_backbone(spec: str, dtype: Any) -> nn.Module:
-    """A device LM by name, folder, Hub id or GGUF file: through ``consroute_hf.device_lm`` when the
-    package is installed (it knows the offline named models and GGUF files), else ``AutoModel``."""
+    """The base model of a device LM given by name, folder, Hub id or GGUF file (no LM head, no
+    tokenizer: the checkpoint carries its own). With ``consroute_hf`` installed, offline names and
+    GGUF files resolve to their converted folder; otherwise ``spec`` goes to ``AutoModel`` as is."""
     try:  # inside `try`, so remote-code checkpoints still load where consroute_hf is not installed
-        from consroute_hf.device_lm import load_device_lm
+        from consroute_hf.device_lm import loadable_path
     except ImportError:
         return AutoModel.from_pretrained(spec, dtype=dtype)
-    return load_device_lm(spec, dtype=dtype)[0]
+    return AutoModel.from_pretrained(loadable_path(spec), dtype=dtype)
 
 
 def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
