@@ -15,7 +15,8 @@ def run(args: argparse.Namespace) -> int:
     from ..calibration import calibrate_router
     from ..data import build_routing_dataset
     from ..evaluation import TierOutcomes
-    from ..features import extract_features
+    from ..experiments.feature_store import features_by_query
+    from ..experiments.runs import tune_kwargs
     from ..modeling_consroute import ConsRouterForTierSelection
     from ..splits import random_split
 
@@ -26,17 +27,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.router} holds no tokenizer: save the router with `router.tokenizer` set.")
     split = random_split(len(dataset), recipe.split.seed, recipe.split.fractions)
     rows = dataset.select(split.calibration)
-    features = extract_features(
-        router, list(rows["query"]), router.tokenizer, batch_size=recipe.backbone.batch_size,
-        cache_dir=recipe.cache_path / "features",
-    ).numpy()
+    features = features_by_query(  # shared with `consroute reproduce`: nothing is extracted twice
+        router, list(rows["query"]), router.tokenizer, recipe.backbone.batch_size, recipe.cache_path / "features"
+    )
     calibration = recipe.calibration
     result = calibrate_router(
         router, features, router.predict_scores(features), TierOutcomes.from_dataset(rows, recipe.tiers),
         n_clusters=calibration.n_clusters, k_range=tuple(calibration.k_range), profile=args.profile,
-        mode=calibration.mode, target=calibration.target, minimise=calibration.minimise,
-        weights=tuple(calibration.weights), n_trials=calibration.n_trials, seed=calibration.seed,
-        min_cluster_size=calibration.min_cluster_size, network=calibration.network,
+        n_trials=calibration.n_trials, **tune_kwargs(recipe),
     )
     router.save_pretrained(args.output or args.router)
     print(json.dumps(result.metadata, indent=2, default=str))

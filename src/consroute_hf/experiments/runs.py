@@ -116,7 +116,8 @@ def measure_scored_router(
     )
 
 
-def _tune_kwargs(recipe: Recipe) -> dict[str, Any]:
+def tune_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """``tune_thresholds`` keyword arguments from the recipe's calibration section."""
     calibration = recipe.calibration
     return {
         "mode": calibration.mode, "target": calibration.target, "minimise": calibration.minimise,
@@ -155,11 +156,11 @@ def train_consroute(
         result = calibrate_router(
             router, features[split.calibration], scores, calibration_outcomes,
             n_clusters=recipe.calibration.n_clusters, k_range=tuple(recipe.calibration.k_range),
-            n_trials=recipe.calibration.n_trials, **_tune_kwargs(recipe),
+            n_trials=recipe.calibration.n_trials, **tune_kwargs(recipe),
         )
     else:
         result = tune_thresholds(
-            scores, None, calibration_outcomes, n_trials=recipe.evaluation.baseline_trials, **_tune_kwargs(recipe)
+            scores, None, calibration_outcomes, n_trials=recipe.evaluation.baseline_trials, **tune_kwargs(recipe)
         )
         router.config.default_thresholds = [float(x) for x in result.default_thresholds]
         router.config.calibration = dict(result.metadata)
@@ -194,7 +195,7 @@ def run_learned_baseline(name: str, recipe: Recipe, inputs: ExperimentInputs, sp
     scores_cal = baseline.predict_scores(data.subset(split.calibration))
     result = tune_thresholds(
         scores_cal, None, inputs.outcomes.subset(split.calibration),
-        n_trials=recipe.evaluation.baseline_trials, **_tune_kwargs(recipe),
+        n_trials=recipe.evaluation.baseline_trials, **tune_kwargs(recipe),
     )
     scores_test = baseline.predict_scores(data.subset(split.test))
     thresholds = np.tile(np.asarray(result.default_thresholds, dtype=np.float64), (len(split.test), 1))
