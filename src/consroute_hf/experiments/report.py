@@ -103,8 +103,9 @@ def render_results_markdown(recipe: "Recipe", metrics: dict[str, Any]) -> str:
         "",
         f"Every router is tuned on the calibration rows to reach {100 * recipe.calibration.target:.0f}% of cloud-only "
         "accuracy at least cost, then measured on the test rows: *acc % of cloud* is what it actually reached there. "
-        "Cost = activated parameters x output tokens; latency from the tier profiles plus each router's measured "
-        "overhead. APGR / CPT / AIQ come from the test deferral curve (threshold offsets swept). Fixed routers have "
+        "Cost = activated parameters x output tokens; latency from the tier profiles plus each router's overhead "
+        "(ConsRoute: its prompt, and the device prefill of queries it sends away, at the device profile's speed; "
+        "separate-encoder routers: a MiniLM pass, `evaluation.encoder_overhead_ms`). APGR / CPT / AIQ come from the test deferral curve (threshold offsets swept). Fixed routers have "
         "no curve.",
     ]
     titles = {"random": "Random splits (60/20/20, mean ± std over seeds)",
